@@ -490,6 +490,18 @@ def test_contact_sheet_places_every_cell_on_a_regular_grid(cell_grid):
     assert (out[y0:, :x0].min(axis=-1) < 128).any()
 
 
+def test_contact_sheet_fits_a_title_wider_than_the_grid(cell_grid):
+    cells = [[Image.fromarray(cell_grid[0][0])]]
+    title = "tiny (offline, random weights) · t = 0.5 · α = 1.5"
+    sheet = contact_sheet(cells, row_labels=[0.5], col_labels=[1.5], title=title, pad=4)
+    out = np.asarray(sheet)
+    x0, y0 = _find(out, cell_grid[0][0])[0]
+    band = out[:y0 - 1].min(axis=-1)  # the title and column label rows
+    ink = np.flatnonzero((band < 128).any(axis=0))
+    assert ink.size and ink[0] >= 2 and ink[-1] <= sheet.width - 3  # no glyph cut at an edge
+    assert sheet.width > x0 + 40 + 4  # the canvas grew for the title
+
+
 def test_contact_sheet_without_labels_is_tight(cell_grid):
     cells = [[Image.fromarray(c) for c in row] for row in cell_grid]
     sheet = contact_sheet(cells, pad=3)

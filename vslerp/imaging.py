@@ -778,8 +778,9 @@ def contact_sheet(
         if widest > cell_w - 2:
             font_px = max(8, int(font_px * (cell_w - 2) / widest))
     font = _font(font_px)
-    title_font = _font(round(font_px * 1.3))
     title_text = _drawable(title) if title else ""
+    title_px = round(font_px * 1.3)
+    title_font = _font(title_px)
 
     left = max((_text_size(font, s)[2] for s in row_strings), default=-pad) + pad
     title_h = _line_height(title_font) + pad if title_text else 0
@@ -787,6 +788,13 @@ def contact_sheet(
     header_h = line_h + pad if col_strings else 0
     x0, y0 = left + pad, title_h + header_h + pad
     width = x0 + n_cols * (cell_w + pad)
+    if title_text:  # a title wider than the grid: a smaller font, then a wider canvas
+        title_w = _text_size(title_font, title_text)[2]
+        if title_w > width - 2 * pad and title_px > font_px:
+            title_px = max(font_px, int(title_px * (width - 2 * pad) / title_w))
+            title_font = _font(title_px)
+            title_w = _text_size(title_font, title_text)[2]
+        width = max(width, title_w + 2 * pad + 2)
     height = y0 + n_rows * (cell_h + pad)
     if width * height > DEFAULT_MAX_PIXELS:
         raise InputError("cell_size", cell_size,

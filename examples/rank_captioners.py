@@ -27,13 +27,12 @@ import csv
 import json
 from pathlib import Path
 
-from vslerp.cli.rank import job_folder, parse_named_path
 from vslerp.encoders import load_encoder
 from vslerp.fileio import atomic_write, write_text_atomic
-from vslerp.jobs import embed_source
+from vslerp.jobs import embed_source, job_folder
 from vslerp.ranking import rank_sources
 from vslerp.report import write_ranking_report
-from vslerp.sources import open_source
+from vslerp.sources import open_source, parse_named_path
 
 # (subject for the template captioner, two human captions, one detailed caption)
 SCENES: list[tuple[str, tuple[str, str], str]] = [

@@ -32,13 +32,12 @@ import numpy as np
 from PIL import Image
 from skimage import data
 
-from vslerp.cli.rank import job_folder, parse_named_path
 from vslerp.encoders import load_encoder
 from vslerp.imaging import save_image
-from vslerp.jobs import embed_source
+from vslerp.jobs import embed_source, job_folder
 from vslerp.ranking import rank_sources
 from vslerp.report import write_ranking_report
-from vslerp.sources import open_source
+from vslerp.sources import open_source, parse_named_path
 from vslerp.tiny import generated_images
 
 PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "camera", "hubble_deep_field")

@@ -20,7 +20,7 @@ from PIL import Image
 
 from vslerp.encoders import UnsupportedModalityError, load_encoder
 from vslerp.errors import InputError, VslerpError
-from vslerp.jobs import EmbeddedSource, embed_source
+from vslerp.jobs import EmbeddedSource, embed_source, job_folder
 from vslerp.sources import EMPTY_CAPTION, open_source
 from vslerp.tiny.images import generated_images
 
@@ -408,3 +408,11 @@ def test_ray_runner_matches_local_runner(tmp_path, tiny):
     finally:
         if started:
             ray.shutdown()
+
+
+def test_job_folder_is_a_stable_readable_slug(tmp_path):
+    a = job_folder(tmp_path, "glide v2/out")
+    assert a.parent == tmp_path and a.name.startswith("glide_v2_out-")
+    assert job_folder(tmp_path, "glide v2/out") == a  # does not depend on call order
+    assert job_folder(tmp_path, "glide v2 out") != a  # same slug, different name
+    assert job_folder(tmp_path, "../..").name.startswith("source-")  # never escapes work_dir

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from vslerp.errors import InputError
-from vslerp.sources import EMPTY_CAPTION, Source, open_source
+from vslerp.sources import EMPTY_CAPTION, Source, open_source, parse_named_path
 
 
 def _png(path, colour=(10, 20, 30), size=(8, 8)):
@@ -281,3 +282,16 @@ def test_digest_is_stable_and_tracks_contents(tmp_path):
     stat = img.stat()
     os.utime(img, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
     assert open_source(folder).digest() != before
+
+
+def test_parse_named_path(tmp_path):
+    assert parse_named_path("glide=out/glide") == ("glide", Path("out/glide"))
+    assert parse_named_path(" real = coco ") == ("real", Path("coco"))
+    assert parse_named_path("plain/folder") == (None, Path("plain/folder"))
+    odd = tmp_path / "a=b"  # an existing path containing '=' is a bare path
+    odd.mkdir()
+    assert parse_named_path(str(odd)) == (None, odd)
+    for bad, problem in [("", "NAME=PATH"), ("=x", "NAME"), ("x=", "PATH")]:
+        with pytest.raises(InputError, match=problem) as info:
+            parse_named_path(bad, "--reference")
+        assert info.value.argument == "--reference"

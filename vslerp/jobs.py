@@ -35,6 +35,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -51,7 +52,14 @@ from vslerp.fileio import write_bytes_atomic, write_json_atomic
 from vslerp.imaging import ImageLoadError, load_image
 from vslerp.sources import Source, SourceItem
 
-__all__ = ["JOB_FORMAT", "EmbeddedSource", "embed_source", "job_config", "job_fingerprint"]
+__all__ = [
+    "JOB_FORMAT",
+    "EmbeddedSource",
+    "embed_source",
+    "job_config",
+    "job_fingerprint",
+    "job_folder",
+]
 
 JOB_FORMAT = "vslerp-embed-job/1"
 MANIFEST = "manifest.json"
@@ -492,3 +500,10 @@ def _assemble(source: Source, encoder: Encoder, fingerprint: str,
         encoder_id=encoder.id,
         fingerprint=fingerprint,
     )
+
+
+def job_folder(work_dir: Path, name: str) -> Path:
+    """The resumable job folder of source ``name``: a readable slug plus a hash of the name, so
+    that the folder does not depend on the order of the sources on the command line."""
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._")[:40] or "source"
+    return work_dir / f"{slug}-{hashlib.sha256(name.encode()).hexdigest()[:10]}"

@@ -46,6 +46,7 @@ __all__ = [
     "Source",
     "SourceItem",
     "open_source",
+    "parse_named_path",
 ]
 
 Modality = Literal["image", "text", "embeddings"]
@@ -418,3 +419,19 @@ def open_source(path: str | os.PathLike[str], *, name: str | None = None,
     return Source(name=display, modality=detected, location=location,
                   items=_check_unique(items, location), embeddings=embeddings,
                   encoder_id=encoder_id)
+
+
+def parse_named_path(text: str, option: str = "--source") -> tuple[str | None, Path]:
+    """``NAME=PATH`` → ``(NAME, PATH)``; a bare ``PATH`` → ``(None, PATH)`` (the source is then
+    named after its folder or file). A string that is an existing path as a whole is always a
+    bare path, so file names containing ``=`` work."""
+    if not isinstance(text, str) or not text.strip():
+        raise InputError(option, text, "expected NAME=PATH or PATH")
+    if "=" in text and not Path(text).expanduser().exists():
+        name, _, path = text.partition("=")
+        if not name.strip():
+            raise InputError(option, text, "the NAME in NAME=PATH is empty")
+        if not path.strip():
+            raise InputError(option, text, "the PATH in NAME=PATH is empty")
+        return name.strip(), Path(path.strip()).expanduser()
+    return None, Path(text).expanduser()

@@ -11,8 +11,6 @@ a one-line error and exit code 2 before any report file is written.
 
 from __future__ import annotations
 
-import hashlib
-import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated
@@ -27,7 +25,7 @@ from vslerp.encoders import (
     spec_modalities,
 )
 from vslerp.errors import InputError
-from vslerp.jobs import EmbeddedSource, embed_source
+from vslerp.jobs import EmbeddedSource, embed_source, job_folder
 from vslerp.ranking import (
     DEFAULT_BINS,
     DEFAULT_EXAMPLES,
@@ -37,33 +35,10 @@ from vslerp.ranking import (
     rank_sources,
 )
 from vslerp.report import write_ranking_report
-from vslerp.sources import Source, open_source
+from vslerp.sources import Source, open_source, parse_named_path
 
 MODALITY_CHOICES = ("auto", "image", "text", "embeddings")
 RUNNER_CHOICES = ("local", "ray")
-
-
-def parse_named_path(text: str, option: str) -> tuple[str | None, Path]:
-    """``NAME=PATH`` → ``(NAME, PATH)``; a bare ``PATH`` → ``(None, PATH)`` (the source is then
-    named after its folder or file). A string that is an existing path as a whole is always a
-    bare path, so file names containing ``=`` work."""
-    if not isinstance(text, str) or not text.strip():
-        raise InputError(option, text, "expected NAME=PATH or PATH")
-    if "=" in text and not Path(text).expanduser().exists():
-        name, _, path = text.partition("=")
-        if not name.strip():
-            raise InputError(option, text, "the NAME in NAME=PATH is empty")
-        if not path.strip():
-            raise InputError(option, text, "the PATH in NAME=PATH is empty")
-        return name.strip(), Path(path).expanduser()
-    return None, Path(text).expanduser()
-
-
-def job_folder(work_dir: Path, name: str) -> Path:
-    """The resumable job folder of source ``name``: a readable slug plus a hash of the name, so
-    that the folder does not depend on the order of the sources on the command line."""
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._")[:40] or "source"
-    return work_dir / f"{slug}-{hashlib.sha256(name.encode()).hexdigest()[:10]}"
 
 
 def check_out_dir(out: Path) -> Path:

@@ -86,6 +86,9 @@ def test_bad_inputs_exit_2_naming_the_problem(pictures, tmp_path):
         (["grid", str(pictures[0]), str(pictures[1]), "--t", "0:1"], "--t"),
         (["grid", str(pictures[0]), str(pictures[1]), "--alpha=-2:2:x"], "--alpha"),
         (["interpolate", str(pictures[0]), str(tmp_path / "nope.jpg")], "nope.jpg"),
+        # model CPU offload needs CUDA; on a CPU device it is refused, naming the option
+        (["grid", str(pictures[0]), str(pictures[1]), "--cpu-offload", "--device", "cpu"],
+         "--cpu-offload"),
     ]
     for args, needle in cases:
         out = tmp_path / "out"

@@ -64,6 +64,9 @@ RevisionOpt = Annotated[str | None, typer.Option(
     "--revision", help="Hub revision of the decoder repository.")]
 OfflineOpt = Annotated[bool, typer.Option(
     "--offline", help="Never use the network; load models from the local cache only.")]
+CpuOffloadOpt = Annotated[bool, typer.Option(
+    "--cpu-offload", help="Keep only the running model on the GPU (diffusers' "
+                          "enable_model_cpu_offload; CUDA only): less memory, slower.")]
 HeightOpt = Annotated[int | None, typer.Option("--height", help="Output height in pixels.")]
 WidthOpt = Annotated[int | None, typer.Option("--width", help="Output width in pixels.")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Noise seed shared by every cell.")]
@@ -73,13 +76,20 @@ EndpointArg = Annotated[str, typer.Argument(help="Image path, or prompt:TEXT.")]
 
 
 def _load(model: str, *, mean: Path | None, device: str | None, dtype: str | None,
-          revision: str | None, offline: bool) -> Editor:
+          revision: str | None, offline: bool, cpu_offload: bool = False) -> Editor:
     if model not in EDITORS:
         raise InputError("--model", model, f"unknown model; known: {', '.join(EDITORS)}")
     if mean is not None and not mean.exists():
         raise InputError("--mean", str(mean), "no such file or folder")
+    if cpu_offload:
+        import torch
+
+        on_cuda = device.startswith("cuda") if device else torch.cuda.is_available()
+        if not on_cuda or not torch.cuda.is_available():
+            raise InputError("--cpu-offload", True,
+                             f"model CPU offload needs a CUDA device (device: {device or 'cpu'})")
     return load_editor(model, device=device, dtype=dtype, revision=revision,
-                       local_files_only=offline, mean=mean)
+                       local_files_only=offline, mean=mean, cpu_offload=cpu_offload)
 
 
 def _check_endpoints(a: str, b: str) -> None:
@@ -124,6 +134,7 @@ def interpolate_command(
     dtype: DtypeOpt = None,
     revision: RevisionOpt = None,
     offline: OfflineOpt = False,
+    cpu_offload: CpuOffloadOpt = False,
 ) -> None:
     """Decode one vSLERP interpolation between A and B."""
     if output.is_dir() or output.suffix.lower() not in _IMAGE_SUFFIXES:
@@ -131,7 +142,7 @@ def interpolate_command(
                                                   f"{', '.join(_IMAGE_SUFFIXES)}")
     _check_endpoints(a, b)
     editor = _load(model, mean=mean, device=device, dtype=dtype, revision=revision,
-                   offline=offline)
+                   offline=offline, cpu_offload=cpu_offload)
     image = interpolate(editor, a, b, t=t, alpha=alpha, seed=seed, steps=steps,
                         guidance=guidance, height=height, width=width)
     save_image(image, output)
@@ -161,6 +172,7 @@ def grid_command(
     dtype: DtypeOpt = None,
     revision: RevisionOpt = None,
     offline: OfflineOpt = False,
+    cpu_offload: CpuOffloadOpt = False,
 ) -> None:
     """Render a t × alpha vSLERP grid: cells, contact sheet, GIFs and a JSON manifest."""
     if output.exists() and not output.is_dir():
@@ -169,7 +181,7 @@ def grid_command(
     alpha_values = parse_values("--alpha", alpha)
     _check_endpoints(a, b)
     editor = _load(model, mean=mean, device=device, dtype=dtype, revision=revision,
-                   offline=offline)
+                   offline=offline, cpu_offload=cpu_offload)
     progress = _Progress("cells")
     try:
         result = render_grid(editor, a, b, t=t_values, alpha=alpha_values, seed=seed,

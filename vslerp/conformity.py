@@ -41,7 +41,6 @@ from vslerp.means import (
     _check_block_size,
     _fast_inverse_norms,
     _fast_thresholds,
-    _row_dots,
     _Rows,
     _unit_rows64,
     _vector,
@@ -88,9 +87,9 @@ def _unit_sum_pass(rows: _Rows, X: Any, block_size: int,
                    inv_out: np.ndarray) -> tuple[np.ndarray, set[int]]:
     """Pass 1: ``Σ_j û_j`` as ``(D,)`` float64; writes ``1/‖x_j‖`` into ``inv_out``.
 
-    Each block costs one row-norm reduction and one weighted column sum ``(1/‖x‖)ᵀ·B`` in the
-    work dtype (the block is still in cache for the second), whose ``(D,)`` result is added in
-    float64. Blocks holding rows that are zero, non-finite, or too
+    Each block costs one row-norm reduction and one weighted column sum ``(1/‖x‖)ᵀ·B`` (a BLAS
+    matrix-vector product) in the work dtype (the block is still in cache for the second), whose
+    ``(D,)`` result is added in float64. Blocks holding rows that are zero, non-finite, or too
     tiny/huge for the fast path are normalized in float64 instead; their starts are returned.
     """
     lo = _fast_thresholds(rows.work_dtype, rows.d)
@@ -102,7 +101,7 @@ def _unit_sum_pass(rows: _Rows, X: Any, block_size: int,
             total += _unit_rows64(block, start, rows.name, X).sum(axis=0)
             careful.add(start)
         else:
-            total += np.einsum("ij,i->j", block, inv.astype(rows.work_dtype))
+            total += inv.astype(rows.work_dtype) @ block  # BLAS GEMV
             inv_out[start:start + block.shape[0]] = inv
     return total, careful
 
@@ -126,7 +125,7 @@ def _unit_dot_pass(rows: _Rows, X: Any, vec: np.ndarray, block_size: int,
         if scale is None:
             out[start:stop] = _unit_rows64(block, start, rows.name, X) @ vec
         else:
-            np.multiply(_row_dots(block, vec_work), scale, out=out[start:stop])
+            np.multiply(block @ vec_work, scale, out=out[start:stop])  # BLAS GEMV
     return out
 
 

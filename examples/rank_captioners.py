@@ -27,12 +27,9 @@ import csv
 import json
 from pathlib import Path
 
-from vslerp.encoders import load_encoder
 from vslerp.fileio import atomic_write, write_text_atomic
-from vslerp.jobs import embed_source, job_folder
-from vslerp.ranking import rank_sources
 from vslerp.report import write_ranking_report
-from vslerp.sources import open_source, parse_named_path
+from vslerp.workflow import rank_paths
 
 # (subject for the template captioner, two human captions, one detailed caption)
 SCENES: list[tuple[str, tuple[str, str], str]] = [
@@ -173,15 +170,8 @@ def main(argv: list[str] | None = None) -> None:
             parser.error("give at least one --source")
         reference, sources = args.reference, args.source
 
-    encoder = load_encoder(args.encoder)
-    embedded = []
-    for spec in (reference, *sources):
-        name, path = parse_named_path(spec, "--source")
-        source = open_source(path, name=name, modality="text",
-                             caption_column=args.caption_column)
-        embedded.append(embed_source(source, encoder,
-                                     work_dir=job_folder(args.output / ".work", source.name)))
-    ranking = rank_sources(embedded[0], embedded[1:])
+    ranking = rank_paths(reference, sources, encoder=args.encoder, modality="text",
+                         caption_column=args.caption_column, work_dir=args.output / ".work")
     paths = write_ranking_report(ranking, args.output)
     for row in ranking.ranked():
         rank = "ref" if row.is_reference else f"#{row.rank}"

@@ -32,13 +32,10 @@ import numpy as np
 from PIL import Image
 from skimage import data
 
-from vslerp.encoders import load_encoder
 from vslerp.imaging import save_image
-from vslerp.jobs import embed_source, job_folder
-from vslerp.ranking import rank_sources
 from vslerp.report import write_ranking_report
-from vslerp.sources import open_source, parse_named_path
 from vslerp.tiny import generated_images
+from vslerp.workflow import rank_paths
 
 PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "camera", "hubble_deep_field")
 SIDE = 64
@@ -108,14 +105,8 @@ def main(argv: list[str] | None = None) -> None:
             parser.error("give at least one --source")
         reference, sources = args.reference, args.source
 
-    encoder = load_encoder(args.encoder)
-    embedded = []
-    for spec in (reference, *sources):
-        name, path = parse_named_path(spec, "--source")
-        source = open_source(path, name=name, modality="image")
-        embedded.append(embed_source(source, encoder, batch_size=args.batch_size,
-                                     work_dir=job_folder(args.output / ".work", source.name)))
-    ranking = rank_sources(embedded[0], embedded[1:])
+    ranking = rank_paths(reference, sources, encoder=args.encoder, modality="image",
+                         batch_size=args.batch_size, work_dir=args.output / ".work")
     paths = write_ranking_report(ranking, args.output)
     for row in ranking.ranked():
         rank = "ref" if row.is_reference else f"#{row.rank}"

@@ -13,10 +13,9 @@ import pytest
 from typer.testing import CliRunner
 
 from vslerp.cli import app
-from vslerp.cli.edit import parse_values
 from vslerp.editors import load_editor
 from vslerp.errors import InputError
-from vslerp.grid import GridResult, interpolate
+from vslerp.grid import GridResult, interpolate, parse_values
 from vslerp.imaging import load_image, save_image
 from vslerp.tiny import generated_images
 

@@ -39,12 +39,11 @@ from ui.uploads import (
     stage_files,
     upload_name,
 )
-from vslerp.cli.edit import parse_values
 from vslerp.conformity import ConformityMeter, estimated_conformity, score_embeddings
 from vslerp.editors import Editor
 from vslerp.encoders import Encoder
 from vslerp.errors import InputError, VslerpError
-from vslerp.grid import Prompt, render_grid
+from vslerp.grid import Prompt, parse_values, render_grid
 from vslerp.imaging import DEFAULT_MAX_PIXELS, load_image, thumbnail
 from vslerp.interpolation import angle, vslerp
 from vslerp.jobs import EmbeddedSource, embed_source

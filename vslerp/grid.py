@@ -39,6 +39,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Callable, Sequence
@@ -75,12 +76,15 @@ __all__ = [
     "Prompt",
     "interpolate",
     "parse_endpoint",
+    "parse_values",
     "render_grid",
 ]
 
 PROMPT_PREFIX = "prompt:"
 GRID_FORMAT = "vslerp.grid"
 GRID_FORMAT_VERSION = 1
+_RANGE = re.compile(r"^\s*([^:]+):([^:]+):([^:]+)\s*$")
+_MAX_VALUES = 1000
 _CONFORMITY_NOTE = "estimated conformity cos(m, v) (a=1, b=0) against the grid's image mean"
 
 
@@ -448,3 +452,26 @@ def interpolate(
                        guidance=guidance, batch_size=1, height=height, width=width, mean=mean)
     return grid.images[0][0]
 
+
+def parse_values(option: str, text: str) -> list[float]:
+    """Parse ``start:stop:num`` (``num`` evenly spaced values, both ends included), a comma
+    list ``a,b,c`` or a single number; errors name ``option``."""
+    usage = "expected start:stop:num (e.g. 0:1:5), a comma list (0,0.5,1) or a number"
+    if not isinstance(text, str) or not text.strip():
+        raise InputError(option, text, usage)
+    match = _RANGE.match(text)
+    try:
+        if match:
+            start, stop = float(match.group(1)), float(match.group(2))
+            num_text = match.group(3).strip()
+            if not re.fullmatch(r"\d+", num_text) or not 1 <= int(num_text) <= _MAX_VALUES:
+                raise InputError(option, text, f"num (after the second ':') must be an integer "
+                                                f"in [1, {_MAX_VALUES}]")
+            values = np.linspace(start, stop, int(num_text)).tolist()
+        else:
+            values = [float(part) for part in text.split(",")]
+    except ValueError as err:
+        raise InputError(option, text, f"{usage} ({err})") from err
+    if not all(np.isfinite(values)):
+        raise InputError(option, text, "values must be finite")
+    return [float(v) for v in values]

@@ -7,48 +7,20 @@ model, then call :func:`vslerp.grid.interpolate` / :func:`vslerp.grid.render_gri
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Annotated, Any
 
-import numpy as np
 import typer
 
 from vslerp.cli.app import app
 from vslerp.editors import EDITORS, Editor, load_editor
 from vslerp.errors import InputError
-from vslerp.grid import interpolate, parse_endpoint, render_grid
+from vslerp.grid import interpolate, parse_endpoint, parse_values, render_grid
 from vslerp.imaging import save_image
 
-__all__ = ["grid_command", "interpolate_command", "parse_values"]
+__all__ = ["grid_command", "interpolate_command"]
 
 _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
-_RANGE = re.compile(r"^\s*([^:]+):([^:]+):([^:]+)\s*$")
-_MAX_VALUES = 1000
-
-
-def parse_values(option: str, text: str) -> list[float]:
-    """Parse ``start:stop:num`` (``num`` evenly spaced values, both ends included), a comma
-    list ``a,b,c`` or a single number; errors name ``option``."""
-    usage = "expected start:stop:num (e.g. 0:1:5), a comma list (0,0.5,1) or a number"
-    if not isinstance(text, str) or not text.strip():
-        raise InputError(option, text, usage)
-    match = _RANGE.match(text)
-    try:
-        if match:
-            start, stop = float(match.group(1)), float(match.group(2))
-            num_text = match.group(3).strip()
-            if not re.fullmatch(r"\d+", num_text) or not 1 <= int(num_text) <= _MAX_VALUES:
-                raise InputError(option, text, f"num (after the second ':') must be an integer "
-                                                f"in [1, {_MAX_VALUES}]")
-            values = np.linspace(start, stop, int(num_text)).tolist()
-        else:
-            values = [float(part) for part in text.split(",")]
-    except ValueError as err:
-        raise InputError(option, text, f"{usage} ({err})") from err
-    if not all(np.isfinite(values)):
-        raise InputError(option, text, "values must be finite")
-    return [float(v) for v in values]
 
 
 ModelOpt = Annotated[str, typer.Option(

@@ -22,19 +22,14 @@ import numpy as np
 import typer
 
 from vslerp.cli.app import app
-from vslerp.cli.rank import (
-    RUNNER_CHOICES,
-    check_choice,
-    check_out_dir,
-    embed_all,
-    open_sources,
-)
+from vslerp.cli.rank import RUNNER_CHOICES, check_choice, check_out_dir
 from vslerp.encoders import DEFAULT_ENCODER
 from vslerp.errors import InputError
 from vslerp.geometry import analyze
 from vslerp.jobs import EmbeddedSource
 from vslerp.report import write_geometry_report
 from vslerp.sources import Source
+from vslerp.workflow import embed_sources, open_sources
 
 
 def check_pair_counts(images: Source, texts: Source) -> None:
@@ -103,8 +98,8 @@ def geometry_command(
                                                       "file or an embeddings file")
     if pairs:
         check_pair_counts(image_source, text_source)
-    embedded_images, embedded_texts = embed_all(
-        [image_source, text_source], encoder_spec=encoder,
+    embedded_images, embedded_texts = embed_sources(
+        [image_source, text_source], encoder=encoder,
         work_dir=(work_dir or out / ".work").expanduser(), batch_size=batch_size, runner=runner,
         device=device)
     ids = {e.encoder_id for e in (embedded_images, embedded_texts)} - {None}

@@ -18,24 +18,16 @@ from typing import Annotated
 import typer
 
 from vslerp.cli.app import app
-from vslerp.encoders import (
-    DEFAULT_ENCODER,
-    UnsupportedModalityError,
-    load_encoder,
-    spec_modalities,
-)
+from vslerp.encoders import DEFAULT_ENCODER
 from vslerp.errors import InputError
-from vslerp.jobs import EmbeddedSource, embed_source, job_folder
 from vslerp.ranking import (
     DEFAULT_BINS,
     DEFAULT_EXAMPLES,
     DEFAULT_SMOOTHING,
     Ranking,
-    check_same_modality,
-    rank_sources,
 )
 from vslerp.report import write_ranking_report
-from vslerp.sources import Source, open_source, parse_named_path
+from vslerp.workflow import rank_paths
 
 MODALITY_CHOICES = ("auto", "image", "text", "embeddings")
 RUNNER_CHOICES = ("local", "ray")
@@ -52,42 +44,6 @@ def check_choice(value: str, choices: Sequence[str], option: str) -> str:
     if value not in choices:
         raise InputError(option, value, f"expected one of {', '.join(choices)}")
     return value
-
-
-def open_sources(specs: Sequence[tuple[str, str | None, Path]], *, modality: str,
-                 caption_column: str | None) -> list[Source]:
-    """Open (and so validate) every ``(option, name, path)``; names must be unique."""
-    sources = []
-    seen: dict[str, str] = {}
-    for option, name, path in specs:
-        source = open_source(path, name=name, modality=modality,  # type: ignore[arg-type]
-                             caption_column=caption_column)
-        if source.name in seen:
-            raise InputError(option, str(path), f"duplicate source name {source.name!r} (also "
-                                                f"{seen[source.name]}); name them with "
-                                                f"NAME=PATH")
-        seen[source.name] = f"{option} {path}"
-        sources.append(source)
-    return sources
-
-
-def embed_all(sources: Sequence[Source], *, encoder_spec: str, work_dir: Path, batch_size: int,
-              runner: str, device: str | None) -> list[EmbeddedSource]:
-    """Embed every source through :func:`vslerp.jobs.embed_source`, each in its own job folder
-    under ``work_dir``. The encoder is loaded only when a source needs one (embedding files
-    pass through)."""
-    encoder = None
-    needed = {s.modality for s in sources} - {"embeddings"}
-    provides = spec_modalities(encoder_spec)
-    if provides is not None and not needed <= provides:  # refuse before loading it
-        raise UnsupportedModalityError(
-            f"encoder '{encoder_spec}' cannot embed {' and '.join(sorted(needed - provides))}s: "
-            f"it encodes {' and '.join(sorted(provides))} only")
-    if needed:
-        encoder = load_encoder(encoder_spec, device=device)
-    return [embed_source(s, encoder, work_dir=job_folder(work_dir, s.name),
-                         batch_size=batch_size, runner=runner,  # type: ignore[arg-type]
-                         progress=True) for s in sources]
 
 
 def _printable(text: str, width: int | None = None) -> str:
@@ -163,18 +119,11 @@ def rank_command(
     check_choice(modality, MODALITY_CHOICES, "--modality")
     check_choice(runner, RUNNER_CHOICES, "--runner")
     out = check_out_dir(output.expanduser())
-    if not source:
-        raise InputError("--source", source, "give at least one source to rank")
-    specs = [("--reference", *parse_named_path(reference, "--reference"))]
-    specs += [("--source", *parse_named_path(s, "--source")) for s in source]
-    opened = open_sources(specs, modality=modality, caption_column=caption_column)
-    for (option, _, _), src in zip(specs[1:], opened[1:], strict=True):
-        check_same_modality(opened[0].name, opened[0].modality, src.name, src.modality, option)
-    embedded = embed_all(opened, encoder_spec=encoder,
-                         work_dir=(work_dir or out / ".work").expanduser(),
-                         batch_size=batch_size, runner=runner, device=device)
-    ranking = rank_sources(embedded[0], embedded[1:], bins=bins, smoothing=smoothing,
-                           examples=examples)
+    ranking = rank_paths(
+        reference, source, encoder=encoder, work_dir=(work_dir or out / ".work").expanduser(),
+        modality=modality, caption_column=caption_column,  # type: ignore[arg-type]
+        batch_size=batch_size, runner=runner, device=device,  # type: ignore[arg-type]
+        bins=bins, smoothing=smoothing, examples=examples)
     paths = write_ranking_report(ranking, out)
     typer.echo(ranking_table(ranking))
     typer.echo("")

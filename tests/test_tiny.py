@@ -322,7 +322,7 @@ def test_save_replaces_existing_folder_without_leftovers(tmp_path):
 
 
 def test_failed_save_leaves_existing_folder_intact(tmp_path):
-    from vslerp.tiny._common import save_directory
+    from vslerp.fileio import write_directory_atomic
 
     target = tmp_path / "model"
     target.mkdir()
@@ -333,7 +333,7 @@ def test_failed_save_leaves_existing_folder_intact(tmp_path):
         raise RuntimeError("disk full")
 
     with pytest.raises(RuntimeError, match="disk full"):
-        save_directory(target, broken)
+        write_directory_atomic(target, broken)
     assert (target / "weights.bin").read_text() == "old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
 

@@ -212,6 +212,16 @@ def _toggle_score_kind(kind: str) -> tuple[Any, Any, Any, Any]:
             gr.Textbox(visible=not images))
 
 
+def _source_inputs(i: int) -> tuple[gr.Textbox, gr.File]:
+    """Name and files of the ``i``-th set to rank, in a column of their own."""
+    with gr.Column():
+        name = gr.Textbox(f"generator {i}", label=f"Source {i} name",
+                          elem_id=f"vslerp-rank-name-{i}")
+        files = gr.File(file_count="multiple", label=f"Source {i}",
+                        elem_id=f"vslerp-rank-files-{i}")
+    return name, files
+
+
 def _decode_settings(defaults_steps: int, defaults_guidance: float,
                      prefix: str) -> tuple[gr.Number, gr.Slider, gr.Slider]:
     with gr.Row():
@@ -426,24 +436,9 @@ def build_app(model: str | None = None, encoder: str | None = None, *,
                                               elem_id="vslerp-rank-ref-name")
                         rank_ref = gr.File(file_count="multiple", label="Reference set",
                                            elem_id="vslerp-rank-ref")
-                    source_inputs: list[Any] = []
-                    for i in (1, 2):
-                        with gr.Column():
-                            source_inputs.append(gr.Textbox(
-                                f"generator {i}", label=f"Source {i} name",
-                                elem_id=f"vslerp-rank-name-{i}"))
-                            source_inputs.append(gr.File(
-                                file_count="multiple", label=f"Source {i}",
-                                elem_id=f"vslerp-rank-files-{i}"))
+                    source_inputs: list[Any] = [*_source_inputs(1), *_source_inputs(2)]
                 with gr.Accordion("More sources", open=False), gr.Row():
-                    for i in (3, 4):
-                        with gr.Column():
-                            source_inputs.append(gr.Textbox(
-                                f"generator {i}", label=f"Source {i} name",
-                                elem_id=f"vslerp-rank-name-{i}"))
-                            source_inputs.append(gr.File(
-                                file_count="multiple", label=f"Source {i}",
-                                elem_id=f"vslerp-rank-files-{i}"))
+                    source_inputs += [*_source_inputs(3), *_source_inputs(4)]
                 rank_go = gr.Button("Rank", variant="primary", elem_id="vslerp-rank-go")
                 rank_summary = gr.Markdown(elem_id="vslerp-rank-summary")
                 rank_table = gr.Dataframe(

@@ -13,8 +13,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -29,6 +30,7 @@ __all__ = [
     "load_embeddings",
     "save_embeddings",
     "write_bytes_atomic",
+    "write_directory_atomic",
     "write_json_atomic",
     "write_text_atomic",
 ]
@@ -194,3 +196,36 @@ def save_embeddings(path: str | os.PathLike[str], arr: np.ndarray,
     else:
         raise InputError("path", str(p), "expected a .npy or .safetensors file name")
     return p
+
+
+def write_directory_atomic(target: Path, write: Callable[[Path], None]) -> Path:
+    """Fill ``target`` with ``write(tmp)`` atomically at directory level.
+
+    ``write`` fills a fresh temporary directory next to ``target``; it is then renamed into
+    place. An existing ``target`` is replaced (moved aside, swapped, then deleted), so readers
+    see either the old complete directory or the new complete one, never a half-written one.
+    On an exception nothing at ``target`` changes.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    try:
+        write(tmp)
+        if target.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old",
+                                        dir=target.parent))
+            moved = old / target.name
+            os.replace(target, moved)
+            try:
+                os.replace(tmp, target)
+            except BaseException:
+                os.replace(moved, target)  # put the old directory back
+                shutil.rmtree(old, ignore_errors=True)
+                raise
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return target

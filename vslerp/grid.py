@@ -40,9 +40,7 @@ import json
 import math
 import os
 import re
-import shutil
-import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import metadata as _metadata
 from pathlib import Path
@@ -63,7 +61,12 @@ from vslerp.editors.base import (
     resolve_mean,
 )
 from vslerp.errors import InputError
-from vslerp.fileio import load_embeddings, save_embeddings, write_json_atomic
+from vslerp.fileio import (
+    load_embeddings,
+    save_embeddings,
+    write_directory_atomic,
+    write_json_atomic,
+)
 from vslerp.imaging import contact_sheet, image_digest, load_image, save_gif, save_image
 from vslerp.interpolation import vslerp
 
@@ -194,26 +197,6 @@ def _gif_files(n_t: int, n_k: int) -> list[dict[str, Any]]:
     return gifs
 
 
-def _replace_directory(target: Path, write: Callable[[Path], None]) -> None:
-    """Fill a fresh temporary folder next to ``target`` with ``write(tmp)`` and swap it in
-    place of ``target`` (the old folder, if any, is moved aside first, then deleted). On an
-    exception ``target`` is untouched."""
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
-    try:
-        write(tmp)
-        if target.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old",
-                                        dir=target.parent))
-            os.replace(target, old / target.name)
-            os.replace(tmp, target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
 @dataclass
 class GridResult:
     """A rendered t × α grid.
@@ -314,8 +297,8 @@ class GridResult:
             for g in _gif_files(n_t, n_k):
                 self.gif(tmp / Path(g["file"]).name, axis=g["axis"], index=g["index"])
 
-        _replace_directory(root / "cells", write_cells)
-        _replace_directory(root / "gifs", write_gifs)
+        write_directory_atomic(root / "cells", write_cells)
+        write_directory_atomic(root / "gifs", write_gifs)
         save_image(self.sheet(title=title), root / "sheet.png")
         save_embeddings(root / "embeddings.npy", self.embeddings.reshape(n_t * n_k, -1))
         return write_json_atomic(root / "manifest.json", manifest)

@@ -11,16 +11,14 @@ import contextlib
 import hashlib
 import json
 import os
-import shutil
-import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from vslerp.errors import InputError
-from vslerp.fileio import write_json_atomic
+from vslerp.fileio import write_directory_atomic, write_json_atomic
 
 __all__ = [
     "check_directory",
@@ -28,7 +26,6 @@ __all__ = [
     "check_seed",
     "component_seed",
     "prepare_pipeline",
-    "save_directory",
     "save_pipeline",
     "seeded",
 ]
@@ -94,7 +91,8 @@ def save_pipeline(
     pipeline: Any, target: Path, *, model_index: dict[str, list[str]] | None = None
 ) -> Path:
     """Write a diffusers pipeline to ``target`` in the hub layout (``model_index.json`` and one
-    folder per component, safetensors weights) with :func:`save_directory`.
+    folder per component, safetensors weights), atomically
+    (:func:`vslerp.fileio.write_directory_atomic`).
 
     Tokenizer folders also get ``vocab.json``/``merges.txt`` (see
     :func:`vslerp.tiny.tokenizer.save_tiny_tokenizer`). ``model_index`` replaces entries of
@@ -119,37 +117,4 @@ def save_pipeline(
                 index[name] = list(entry)
             write_json_atomic(index_path, index)
 
-    return save_directory(target, write)
-
-
-def save_directory(target: Path, write: Callable[[Path], None]) -> Path:
-    """Fill ``target`` with ``write(tmp)`` atomically at directory level.
-
-    ``write`` fills a fresh temporary directory next to ``target``; it is then renamed into
-    place. An existing ``target`` is replaced (moved aside, swapped, then deleted), so readers
-    see either the old complete directory or the new complete one, never a half-written one.
-    On an exception nothing at ``target`` changes.
-    """
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
-    try:
-        write(tmp)
-        if target.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old",
-                                        dir=target.parent))
-            moved = old / target.name
-            os.replace(target, moved)
-            try:
-                os.replace(tmp, target)
-            except BaseException:
-                os.replace(moved, target)  # put the old directory back
-                shutil.rmtree(old, ignore_errors=True)
-                raise
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return target
+    return write_directory_atomic(target, write)

@@ -37,7 +37,8 @@ from transformers import (
 )
 
 from vslerp.errors import InputError
-from vslerp.tiny._common import check_directory, check_seed, save_directory, seeded
+from vslerp.fileio import write_directory_atomic
+from vslerp.tiny._common import check_directory, check_seed, seeded
 from vslerp.tiny.images import reference_images
 from vslerp.tiny.tokenizer import (
     BOS_TOKEN,
@@ -253,4 +254,4 @@ def save_tiny_clip(directory: str | os.PathLike[str], seed: int = 0) -> Path:
         save_tiny_tokenizer(clip.tokenizer, folder)
         clip.image_processor.save_pretrained(folder)
 
-    return save_directory(target, write)
+    return write_directory_atomic(target, write)

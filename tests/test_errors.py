@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pytest
+import torch
 
 from vslerp.errors import InputError, ModelUnavailableError, VslerpError, short_repr
 
@@ -20,7 +20,6 @@ def test_input_error_names_argument_value_and_problem():
 def test_arrays_are_described_not_dumped():
     text = short_repr(np.zeros((1000, 512), np.float32))
     assert text == "array(shape=(1000, 512), dtype=float32)"
-    torch = pytest.importorskip("torch")
     assert short_repr(torch.zeros(2, 3)) == "tensor(shape=(2, 3), dtype=torch.float32)"
 
 

@@ -383,8 +383,8 @@ def test_ray_runner_needs_ray_and_a_loadable_encoder(tmp_path, tiny, monkeypatch
 
 
 def test_ray_runner_matches_local_runner(tmp_path, tiny):
-    ray = pytest.importorskip("ray")
-    pytest.importorskip("ray.data")
+    import ray
+    import ray.data
     src = open_source(_caption_file(tmp_path, 10))
     local = embed_source(src, tiny, work_dir=tmp_path / "local", shard_size=3, batch_size=2,
                          progress=False)

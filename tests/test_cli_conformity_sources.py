@@ -7,16 +7,14 @@ encoder; user errors must exit with code 2, print ``error: ...`` and write nothi
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_helpers import assert_user_error, read_csv, run
 from PIL import Image
-from typer.testing import CliRunner
 
-from vslerp.cli.app import app
 from vslerp.encoders import load_encoder
 from vslerp.errors import InputError
 from vslerp.imaging import load_image
@@ -31,14 +29,6 @@ CAPTIONS = [
 ]
 
 
-def run(*args: object):
-    return CliRunner().invoke(app, [str(a) for a in args])
-
-
-def read_csv(path: Path) -> tuple[list[str], list[list[str]]]:
-    with path.open(newline="", encoding="utf-8") as fh:
-        rows = list(csv.reader(fh))
-    return rows[0], rows[1:]
 
 
 def gram_conformity(X: np.ndarray) -> np.ndarray:
@@ -47,13 +37,6 @@ def gram_conformity(X: np.ndarray) -> np.ndarray:
     G = U @ U.T
     return (G.sum(1) - np.diag(G)) / (len(U) - 1)
 
-
-def assert_user_error(result, *fragments: str) -> None:
-    assert result.exit_code == 2, (result.exit_code, result.output, result.exception)
-    assert result.stderr.startswith("error: "), result.stderr
-    assert "Traceback" not in result.output
-    for fragment in fragments:
-        assert fragment in result.stderr, (fragment, result.stderr)
 
 
 @pytest.fixture(scope="module")

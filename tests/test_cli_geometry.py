@@ -10,10 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
+from cli_helpers import assert_user_error, run
 
 import vslerp.cli.geometry  # noqa: F401  (registers `vslerp geometry`)
-from vslerp.cli.app import app
 from vslerp.encoders import load_encoder
 from vslerp.geometry import analyze
 from vslerp.imaging import load_image, save_image
@@ -27,17 +26,6 @@ CAPTIONS = [
 ]
 
 
-def run(*args):
-    return CliRunner().invoke(app, [str(a) for a in args])
-
-
-def assert_failed(result, *fragments: str) -> None:
-    assert result.exit_code == 2, (result.exit_code, result.output, result.exception)
-    # progress bars may come first; the error is the last line
-    assert result.stderr.splitlines()[-1].startswith("error: "), result.stderr
-    assert "Traceback" not in result.output
-    for fragment in fragments:
-        assert fragment in result.stderr, (fragment, result.stderr)
 
 
 @pytest.fixture(scope="module")
@@ -140,7 +128,7 @@ def test_bad_input_exits_2_without_a_report(case, inputs, tmp_path):
         (tmp_path / "empty").mkdir()
         args = ["-i", tmp_path / "empty", "-c", captions, "--encoder", "tiny"]
         expected = ["no images found"]
-    assert_failed(run("geometry", *args, "-o", out), *expected)
+    assert_user_error(run("geometry", *args, "-o", out), *expected, progress_first=True)
     assert not (out / "report.html").exists() and not (out / "geometry.json").exists()
     if case in ("pair_count", "captions_as_images", "text_encoder", "empty_folder"):
         assert not (out / ".work").exists()  # refused before anything was embedded

@@ -6,7 +6,6 @@ Numbers are checked against float64 oracles written here; failures must exit wit
 
 from __future__ import annotations
 
-import csv
 import json
 import subprocess
 import sys
@@ -15,10 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from cli_helpers import assert_user_error, read_csv, run
 from safetensors.numpy import save_file
-from typer.testing import CliRunner
 
-from vslerp.cli.app import app
 from vslerp.means import ModalityMean
 
 
@@ -40,22 +38,7 @@ def gram_conformity(X) -> np.ndarray:
     return (G.sum(1) - np.diag(G)) / (len(U) - 1)
 
 
-def run(*args: str):
-    return CliRunner().invoke(app, [str(a) for a in args])
 
-
-def read_csv(path: Path) -> tuple[list[str], list[list[str]]]:
-    with path.open(newline="") as fh:
-        rows = list(csv.reader(fh))
-    return rows[0], rows[1:]
-
-
-def assert_failed(result, *fragments: str) -> None:
-    assert result.exit_code == 2, (result.exit_code, result.output, result.exception)
-    assert result.stderr.startswith("error: "), result.stderr
-    assert "Traceback" not in result.output
-    for fragment in fragments:
-        assert fragment in result.stderr, (fragment, result.stderr)
 
 
 def only_files(directory: Path) -> list[str]:
@@ -137,21 +120,21 @@ def test_means_convert_refuses_pickled_objects(tmp_path: Path):
     out = tmp_path / "m.safetensors"
     result = run("means", "convert", tmp_path / "evil.pt", "-o", out, "--encoder", "e",
                  "--modality", "image")
-    assert_failed(result, "evil.pt", "refused")
+    assert_user_error(result, "evil.pt", "refused")
     assert not marker.exists() and not out.exists()
 
 
 def test_means_errors(tmp_path: Path, emb):
     path, _ = emb
-    assert_failed(run("means", "show", tmp_path / "missing.safetensors"), "not found")
-    assert_failed(run("means", "compute", "-e", path, "-o", tmp_path / "m.txt"), ".safetensors")
+    assert_user_error(run("means", "show", tmp_path / "missing.safetensors"), "not found")
+    assert_user_error(run("means", "compute", "-e", path, "-o", tmp_path / "m.txt"), ".safetensors")
     np.save(tmp_path / "vec.npy", np.ones(5, np.float32))
-    assert_failed(run("means", "compute", "-e", tmp_path / "vec.npy", "-o",
+    assert_user_error(run("means", "compute", "-e", tmp_path / "vec.npy", "-o",
                       tmp_path / "m.safetensors"), "vec.npy", "2-D")
     zero = clip_like(10, 4)
     zero[6] = 0
     np.save(tmp_path / "zero.npy", zero)
-    assert_failed(run("means", "compute", "-e", tmp_path / "zero.npy", "-o",
+    assert_user_error(run("means", "compute", "-e", tmp_path / "zero.npy", "-o",
                       tmp_path / "m.safetensors"), "row(s) 6 have zero norm")
     assert not (tmp_path / "m.safetensors").exists()
     bad_modality = run("means", "compute", "-e", path, "-o", tmp_path / "m.safetensors",
@@ -239,7 +222,7 @@ def test_conformity_bad_inputs_exit_2_without_output(tmp_path: Path):
     for label, (path, fragments) in _bad_inputs(inputs).items():
         result = run("conformity", "-e", path, "-o", out_dir / "scores.csv", "--summary",
                      out_dir / "summary.json")
-        assert_failed(result, *fragments)
+        assert_user_error(result, *fragments)
         assert not out_dir.exists() or only_files(out_dir) == [], label
 
 
@@ -249,14 +232,14 @@ def test_conformity_bad_reference_leaves_old_output_untouched(tmp_path: Path, em
     out.write_text("old\n")
     small = ModalityMean.from_embeddings(clip_like(10, 8), encoder="e", modality="image")
     small.save(tmp_path / "d8.safetensors")
-    assert_failed(run("conformity", "-e", path, "-o", out, "--reference",
+    assert_user_error(run("conformity", "-e", path, "-o", out, "--reference",
                       tmp_path / "d8.safetensors"), "d8.safetensors", "D=8", "D=16")
     raw_only = ModalityMean(mean=np.ones(16), encoder="e", modality="image")
     raw_only.save(tmp_path / "raw.safetensors")
-    assert_failed(run("conformity", "-e", path, "-o", out, "--reference",
+    assert_user_error(run("conformity", "-e", path, "-o", out, "--reference",
                       tmp_path / "raw.safetensors"), "only estimated conformity")
-    assert_failed(run("conformity", "-e", path, "-o", out, "--summary", out), "same file")
-    assert_failed(run("conformity", "-e", path, "-o", tmp_path), "directory")
+    assert_user_error(run("conformity", "-e", path, "-o", out, "--summary", out), "same file")
+    assert_user_error(run("conformity", "-e", path, "-o", tmp_path), "directory")
     assert out.read_text() == "old\n"
     assert only_files(tmp_path) == ["X.npy", "d8.safetensors", "raw.safetensors", "scores.csv"]
 

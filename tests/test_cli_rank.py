@@ -18,12 +18,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_helpers import assert_user_error, run
 from PIL import Image
 from skimage import data
-from typer.testing import CliRunner
 
 import vslerp.cli.rank  # noqa: F401  (registers `vslerp rank`)
-from vslerp.cli.app import app
 from vslerp.encoders import load_encoder
 from vslerp.encoders.hf import HFClipEncoder
 from vslerp.imaging import load_image, save_image
@@ -33,17 +32,6 @@ REPORT_FILES = {"report.html", "histogram.png", "cdf.png", "ranking.csv", "ranki
                 "scores.csv"}
 
 
-def run(*args):
-    return CliRunner().invoke(app, [str(a) for a in args])
-
-
-def assert_failed(result, *fragments: str) -> None:
-    assert result.exit_code == 2, (result.exit_code, result.output, result.exception)
-    # progress bars may come first; the error is the last line
-    assert result.stderr.splitlines()[-1].startswith("error: "), result.stderr
-    assert "Traceback" not in result.output
-    for fragment in fragments:
-        assert fragment in result.stderr, (fragment, result.stderr)
 
 
 def report_files(folder: Path) -> set[str]:
@@ -253,7 +241,7 @@ def test_bad_input_stops_with_exit_code_2_and_no_report(case, folders, tmp_path)
         out.write_text("I am a file")
         args += ["--source", folders / "varied"]
         expected = ["exists and is not a folder"]
-    assert_failed(run(*args), *expected)
+    assert_user_error(run(*args), *expected, progress_first=True)
     if case == "output_is_file":
         assert out.read_text() == "I am a file"
     else:

@@ -142,7 +142,16 @@ def test_interpolate_upload_move_alpha_click_and_see_the_image(
     drag_slider_to(page, "vslerp-alpha", 0.25)  # α = -1.5
     expect(page.locator("#vslerp-status")).to_contain_text("α = -1.5",
                                                            timeout=MODEL_TIMEOUT_MS)
-    assert page.locator("#vslerp-result img").get_attribute("src") != first
+    # The image element swaps its source a moment after the status text renders (both come
+    # from one response): wait for the swap rather than reading the attribute once.
+    expect(page.locator("#vslerp-result img")).not_to_have_attribute("src", first,
+                                                                      timeout=MODEL_TIMEOUT_MS)
+    # Scrubbing back to α = 1.5 is served from the result cache: the same picture again.
+    drag_slider_to(page, "vslerp-alpha", 0.75)
+    expect(page.locator("#vslerp-status")).to_contain_text("from the cache",
+                                                           timeout=MODEL_TIMEOUT_MS)
+    expect(page.locator("#vslerp-result img")).to_have_attribute("src", first,
+                                                                 timeout=MODEL_TIMEOUT_MS)
 
 
 def test_grid_shows_t_by_k_cells(page: Any, files: Files, tmp_path: Path) -> None:

@@ -2,7 +2,8 @@
 served on 127.0.0.1 with the tiny backend and the tiny encoder.
 
 Chromium is looked for at ``$VSLERP_CHROMIUM`` (default ``/usr/bin/chromium``); without it
-these tests skip, saying how to install it (``make test`` installs it when run as root).
+these tests skip, saying how to install it (``make test`` installs it when run as root), except
+under CI (``$CI`` set), where a missing browser fails them.
 
 Each test takes a screenshot of its tab. They are written to the test's temporary folder; with
 ``VSLERP_UPDATE_SCREENSHOTS=1`` they replace the committed ones in ``docs/screenshots/``
@@ -42,9 +43,13 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> Files:
 @pytest.fixture(scope="module")
 def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]:
     if not CHROMIUM.exists():
-        pytest.skip(f"browser tests need Chromium at {CHROMIUM}, which is missing: install "
-                    f"Debian's package (sudo apt-get install chromium; `make test` does it "
-                    f"when run as root) or point VSLERP_CHROMIUM at a Chromium binary")
+        message = (f"browser tests need Chromium at {CHROMIUM}, which is missing: install "
+                   f"Debian's package (sudo apt-get install chromium; `make test` does it "
+                   f"when run as root) or point VSLERP_CHROMIUM at a Chromium binary")
+        # CI must run the browser tests, never skip them: there a missing browser is a failure.
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
     yield from launch_tiny_app(tmp_path_factory.mktemp("ui-browser-out"))
 
 
